@@ -1,0 +1,64 @@
+"""kiro-lc: the Claude models of an Amazon Kiro account, from Python.
+
+``ChatKiro`` is a LangChain chat model; ``%load_ext kiro_lc`` adds the ``%%kiro`` notebook magic;
+``kiro_lc.testing.KiroEmulator`` is a local Kiro for tests. Imports are lazy so that
+``import kiro_lc`` (and ``%load_ext kiro_lc``) stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kiro_lc._version import __version__
+from kiro_lc.errors import (
+    EventStreamError,
+    KiroAccountSuspendedError,
+    KiroAPIError,
+    KiroAuthError,
+    KiroConnectionError,
+    KiroContextOverflowError,
+    KiroCredentialsNotFoundError,
+    KiroError,
+    KiroInvalidRequestError,
+    KiroModelNotFoundError,
+    KiroModelUnavailableError,
+    KiroPermissionError,
+    KiroProtocolError,
+    KiroQuotaExceededError,
+    KiroRateLimitError,
+    KiroSessionExpiredError,
+    KiroTimeoutError,
+)
+
+if TYPE_CHECKING:
+    from kiro_lc.chat_models import ChatKiro
+
+__all__ = [
+    "ChatKiro",
+    "EventStreamError",
+    "KiroAPIError",
+    "KiroAccountSuspendedError",
+    "KiroAuthError",
+    "KiroConnectionError",
+    "KiroContextOverflowError",
+    "KiroCredentialsNotFoundError",
+    "KiroError",
+    "KiroInvalidRequestError",
+    "KiroModelNotFoundError",
+    "KiroModelUnavailableError",
+    "KiroPermissionError",
+    "KiroProtocolError",
+    "KiroQuotaExceededError",
+    "KiroRateLimitError",
+    "KiroSessionExpiredError",
+    "KiroTimeoutError",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ChatKiro":
+        from kiro_lc.chat_models import ChatKiro
+
+        return ChatKiro
+    raise AttributeError(f"module 'kiro_lc' has no attribute {name!r}")

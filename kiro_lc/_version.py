@@ -1,0 +1,3 @@
+"""The kiro-lc version."""
+
+__version__ = "0.1.0"
