@@ -53,7 +53,23 @@ __all__ = [
     "KiroSessionExpiredError",
     "KiroTimeoutError",
     "__version__",
+    "load_ipython_extension",
+    "unload_ipython_extension",
 ]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext kiro_lc``: register ``%kiro`` / ``%%kiro`` (cheap: nothing else loads)."""
+    from kiro_lc.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext kiro_lc``: remove the magics again."""
+    from kiro_lc.magics import unload_ipython_extension as unload
+
+    unload(ipython)
 
 
 def __getattr__(name: str) -> Any:

@@ -9,7 +9,7 @@ middleware (``ModelRetryMiddleware`` reads ``is_retryable``; ``SummarizationMidd
     │   └── EventStreamError                    a malformed event-stream frame (CRC, length, header)
     ├── KiroAuthError            (ModelAuthenticationError)   no usable credentials
     │   ├── KiroCredentialsNotFoundError        nothing found in any source: sign in to Kiro
-    │   └── KiroSessionExpiredError             refresh token rejected (invalid_grant): sign in again
+    │   └── KiroSessionExpiredError             refresh token rejected: sign in again
     ├── KiroPermissionError      (ModelPermissionDeniedError) HTTP 403 that a refresh cannot fix
     │   └── KiroAccountSuspendedError           reason TEMPORARILY_SUSPENDED
     ├── KiroInvalidRequestError  (ModelInvalidRequestError)   HTTP 400: the request was rejected
@@ -66,7 +66,7 @@ class KiroError(Exception):
 
     Attributes (all optional, ``None`` when unknown):
         status: the HTTP status of the failed response.
-        reason: Kiro's machine-readable ``reason`` (e.g. ``MONTHLY_REQUEST_COUNT``) or exception type.
+        reason: Kiro's machine-readable ``reason`` (``MONTHLY_REQUEST_COUNT``...) or exception type.
         request_id: the ``x-amzn-RequestId`` of the failed call, to quote in bug reports.
         retry_after: seconds the server asked us to wait (``Retry-After``).
     """
