@@ -9,6 +9,7 @@ import random
 import select
 import socket
 import struct
+import sys
 import threading
 import time
 import uuid
@@ -60,6 +61,15 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         with self._conn_lock:
             self._connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients dropping the connection mid-stream is normal here (timeouts, resets, Ctrl-C):
+        log it at DEBUG instead of printing a traceback to stderr."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)) or self.stopping.is_set():
+            logger.debug("connection from %s ended: %r", client_address, exc)
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """Shut down and close every open client connection."""
