@@ -32,6 +32,8 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    # socketserver's default backlog of 5 makes bursts of concurrent clients wait for SYN retries.
+    request_queue_size = 256
     allow_reuse_address = True
 
     def __init__(
