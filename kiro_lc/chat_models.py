@@ -43,7 +43,7 @@ from kiro_lc._assemble import ChunkAssembler
 from kiro_lc._convert import build_request, convert_tools, normalize_tool_choice
 from kiro_lc.auth import KiroAuth
 from kiro_lc.errors import KiroModelNotFoundError
-from kiro_lc.models import KNOWN_MODELS, ModelList, resolve_model_id, suggest
+from kiro_lc.models import KNOWN_MODELS, ModelList, UsageLimits, resolve_model_id, suggest
 from kiro_lc.protocol import ConversationRequest
 from kiro_lc.transport import AsyncKiroTransport, KiroTransport
 
@@ -284,6 +284,14 @@ class ChatKiro(BaseChatModel):
         models = await self._get_async_transport().list_models()
         self._models = (time.monotonic(), models)
         return models
+
+    def get_usage_limits(self) -> UsageLimits:
+        """The account's credits used and left, plan and reset date (GetUsageLimits)."""
+        return self._get_transport().get_usage_limits()
+
+    async def aget_usage_limits(self) -> UsageLimits:
+        """Async twin of :meth:`get_usage_limits`."""
+        return await self._get_async_transport().get_usage_limits()
 
     def _cached_models(self, refresh: bool) -> ModelList | None:
         cached = self._models

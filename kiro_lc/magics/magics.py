@@ -116,11 +116,7 @@ class KiroMagics(Magics):
 
     def _usage_limits(self) -> Any:
         """The account's ``UsageLimits`` (GetUsageLimits)."""
-        model = self.session.model(self, model=self.default_model)
-        getter = getattr(model, "get_usage_limits", None)
-        if getter is None:  # until ChatKiro exposes it, ask its transport
-            getter = model._get_transport().get_usage_limits
-        return getter()
+        return self.session.model(self, model=self.default_model).get_usage_limits()
 
     def _auth_status(self) -> str:
         """The credentials summary of ``kiro-lc status`` (never a token)."""
