@@ -176,13 +176,13 @@ class KiroAuth:
         if db_path is not None or token_file is not None:
             explicit: list[Source] = []
             if db_path is not None:
-                explicit.append(CliDbSource(Path(db_path)))
+                explicit.append(CliDbSource(Path(db_path).expanduser()))
             if token_file is not None:
-                explicit.append(IdeFileSource(Path(token_file)))
+                explicit.append(IdeFileSource(Path(token_file).expanduser()))
             return explicit
         env_db, env_file = os.environ.get("KIRO_DB_PATH"), os.environ.get("KIRO_TOKEN_FILE")
-        dbs = [Path(env_db)] if env_db else paths.cli_db_candidates()
-        file = Path(env_file) if env_file else paths.ide_token_file()
+        dbs = [Path(env_db).expanduser()] if env_db else paths.cli_db_candidates()
+        file = Path(env_file).expanduser() if env_file else paths.ide_token_file()
         return [*(CliDbSource(p) for p in dbs), IdeFileSource(file)]
 
     # -- public API ----------------------------------------------------------------------------
