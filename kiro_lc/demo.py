@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
 from kiro_lc._cli.output import isatty
+from kiro_lc._env import ENVIRONMENT_VARIABLES
 
 if TYPE_CHECKING:
     from langchain_core.messages import AIMessage
@@ -36,19 +37,6 @@ STREAM_ANSWER = (
 TOOL_PROMPT = "What's the weather in Paris?"
 TOOL_ANSWER = "It is sunny and 21 °C in Paris: a fine afternoon for a walk along the Seine."
 
-_KIRO_VARIABLES = (
-    "KIRO_API_KEY",
-    "KIRO_ACCESS_TOKEN",
-    "KIRO_PROFILE_ARN",
-    "KIRO_REGION",
-    "KIRO_DB_PATH",
-    "KIRO_TOKEN_FILE",
-    "KIRO_API_URL",
-    "KIRO_AUTH_URL",
-    "KIRO_OIDC_URL",
-    "KIRO_READ_ONLY",
-)
-
 
 def get_weather(city: str) -> str:
     """Current weather in a city."""
@@ -58,12 +46,12 @@ def get_weather(city: str) -> str:
 @contextmanager
 def _environment(variables: dict[str, str]) -> Iterator[None]:
     """Replace every ``KIRO_*`` variable by ``variables`` for the duration of the block."""
-    saved = {name: os.environ.pop(name) for name in _KIRO_VARIABLES if name in os.environ}
+    saved = {name: os.environ.pop(name) for name in ENVIRONMENT_VARIABLES if name in os.environ}
     os.environ.update(variables)
     try:
         yield
     finally:
-        for name in _KIRO_VARIABLES:
+        for name in ENVIRONMENT_VARIABLES:
             os.environ.pop(name, None)
         os.environ.update(saved)
 

@@ -18,20 +18,9 @@ from typing import Any
 
 import pytest
 
+from kiro_lc._env import ENVIRONMENT_VARIABLES
 from kiro_lc.auth import paths
 
-KIRO_ENV = (
-    "KIRO_API_KEY",
-    "KIRO_ACCESS_TOKEN",
-    "KIRO_PROFILE_ARN",
-    "KIRO_REGION",
-    "KIRO_DB_PATH",
-    "KIRO_TOKEN_FILE",
-    "KIRO_AUTH_URL",
-    "KIRO_OIDC_URL",
-    "KIRO_READ_ONLY",
-    "KIRO_API_URL",
-)
 SOCIAL_KEY = "kirocli:social:token"
 ODIC_KEY = "kirocli:odic:token"
 ODIC_REGISTRATION_KEY = "kirocli:odic:device-registration"
@@ -59,7 +48,7 @@ def make_kiro_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KiroHome:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("APPDATA", str(home / "AppData" / "Roaming"))
     monkeypatch.setenv("LOCALAPPDATA", str(home / "AppData" / "Local"))
-    for name in KIRO_ENV:
+    for name in ENVIRONMENT_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     return KiroHome(home, paths.cli_db_candidates()[0], paths.ide_token_file())
 

@@ -14,24 +14,13 @@ import tempfile
 
 import pytest
 
-KIRO_VARIABLES = (
-    "KIRO_API_KEY",
-    "KIRO_ACCESS_TOKEN",
-    "KIRO_PROFILE_ARN",
-    "KIRO_REGION",
-    "KIRO_DB_PATH",
-    "KIRO_TOKEN_FILE",
-    "KIRO_API_URL",
-    "KIRO_AUTH_URL",
-    "KIRO_OIDC_URL",
-    "KIRO_READ_ONLY",
-)
+from kiro_lc._env import ENVIRONMENT_VARIABLES
 
 _fake_home = tempfile.mkdtemp(prefix="kiro-lc-test-home-")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for name in KIRO_VARIABLES:
+    for name in ENVIRONMENT_VARIABLES:
         os.environ.pop(name, None)
     os.environ["HOME"] = _fake_home
     for name in ("APPDATA", "LOCALAPPDATA", "XDG_DATA_HOME", "XDG_CONFIG_HOME"):
