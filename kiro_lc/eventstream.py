@@ -185,7 +185,7 @@ class EventStreamDecoder:
             if not isinstance(data, bytes):
                 data = bytes(data)  # a copy: callers may reuse their buffer
             if not need:
-                return self._scan(data, [])
+                return self._one_frame(data) or self._scan(data, [])
             self._coalesce(data)
         if self._have < need:
             return []
@@ -217,6 +217,32 @@ class EventStreamDecoder:
         else:
             rest = b"".join(pieces)
         return self._scan(rest, out)
+
+    def _one_frame(self, buf: bytes) -> list[EventStreamMessage] | None:
+        """Fast path for the usual network read: exactly one valid frame whose header block is
+        cached. ``None`` sends anything else (and every error) through :meth:`_scan`."""
+        n = len(buf)
+        if n < 16:
+            return None
+        total, hlen, pcrc = _PRELUDE.unpack_from(buf, 0)
+        if (
+            total != n
+            or hlen > total - 16
+            or total - hlen - 16 > MAX_PAYLOAD_LENGTH
+            or crc32(buf[:8]) != pcrc
+        ):
+            return None
+        pe = n - 4
+        if crc32(buf[8:pe], pcrc) != _U32.unpack_from(buf, pe)[0]:
+            return None
+        entry = self._cache.get(hlen)
+        if entry is None or not buf.startswith(entry[0], 12):
+            return None
+        msg = object.__new__(EventStreamMessage)
+        msg.headers = entry[1].copy()
+        msg.payload = buf[12 + hlen : pe]
+        self._base += n
+        return [msg]
 
     def _scan(self, buf: bytes, out: list[EventStreamMessage]) -> list[EventStreamMessage]:
         """Decode every complete frame of ``buf`` into ``out``; keep the tail for later.
