@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 
 from kiro_lc._env import ENVIRONMENT_VARIABLES
 from kiro_lc.auth import paths
+from kiro_lc.testing import KiroEmulator
 
 SOCIAL_KEY = "kirocli:social:token"
 ODIC_KEY = "kirocli:odic:token"
@@ -302,3 +304,18 @@ def social_db_for(
         region=account.region,
     )
     return make_cli_db(path, {SOCIAL_KEY: row}, **kw)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KiroHome:
+    """A fresh fake home directory with Kiro's folders; the real user's files stay unseen."""
+    return make_kiro_home(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def emu(home: KiroHome, monkeypatch: pytest.MonkeyPatch) -> Iterator[KiroEmulator]:
+    """An emulator that both refresh endpoints (desktop and OIDC) point at."""
+    with KiroEmulator() as emulator:
+        monkeypatch.setenv("KIRO_AUTH_URL", emulator.auth_url)
+        monkeypatch.setenv("KIRO_OIDC_URL", emulator.oidc_url)
+        yield emulator

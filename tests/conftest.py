@@ -16,6 +16,9 @@ import pytest
 
 from kiro_lc._env import ENVIRONMENT_VARIABLES
 
+# The credential fixtures (``home``, ``emu`` and the Kiro store builders) live in auth_fixtures.
+pytest_plugins = ["auth_fixtures"]
+
 _fake_home = tempfile.mkdtemp(prefix="kiro-lc-test-home-")
 
 

@@ -7,28 +7,20 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from auth_fixtures import SOCIAL_KEY, KiroHome, call_api, get_db_row, make_kiro_home, social_db_for
+from auth_fixtures import (
+    SOCIAL_KEY,
+    KiroHome,
+    call_api,
+    get_db_row,
+    social_db_for,
+)
 
 from kiro_lc.auth import Credentials, KiroAuth
 from kiro_lc.testing import Fault, KiroEmulator
 
 CALLERS = 100
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KiroHome:
-    return make_kiro_home(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def emu(home: KiroHome, monkeypatch: pytest.MonkeyPatch) -> Iterator[KiroEmulator]:
-    with KiroEmulator() as emulator:
-        monkeypatch.setenv("KIRO_AUTH_URL", emulator.auth_url)
-        yield emulator
 
 
 def expiring_db(emu: KiroEmulator, home: KiroHome, *, wal: bool = False) -> None:

@@ -9,8 +9,6 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -26,7 +24,6 @@ from auth_fixtures import (
     ide_idc_token,
     ide_social_token,
     make_cli_db,
-    make_kiro_home,
     oidc_row,
     profile_state,
     registration_row,
@@ -45,19 +42,6 @@ from kiro_lc.errors import (
     KiroSessionExpiredError,
 )
 from kiro_lc.testing import Fault, KiroEmulator
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KiroHome:
-    return make_kiro_home(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def emu(home: KiroHome, monkeypatch: pytest.MonkeyPatch) -> Iterator[KiroEmulator]:
-    with KiroEmulator() as emulator:
-        monkeypatch.setenv("KIRO_AUTH_URL", emulator.auth_url)
-        monkeypatch.setenv("KIRO_OIDC_URL", emulator.oidc_url)
-        yield emulator
 
 
 def closed_port_url() -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import socket
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,6 @@ from auth_fixtures import (
     external_idp_row,
     get_db_row,
     make_cli_db,
-    make_kiro_home,
     oidc_row,
     registration_row,
     set_db_row,
@@ -30,19 +28,6 @@ from auth_fixtures import (
 from kiro_lc.auth import KiroAuth, format_status, sqlite_store
 from kiro_lc.errors import KiroError
 from kiro_lc.testing import KiroEmulator
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KiroHome:
-    return make_kiro_home(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def emu(home: KiroHome, monkeypatch: pytest.MonkeyPatch) -> Iterator[KiroEmulator]:
-    with KiroEmulator() as emulator:
-        monkeypatch.setenv("KIRO_AUTH_URL", emulator.auth_url)
-        monkeypatch.setenv("KIRO_OIDC_URL", emulator.oidc_url)
-        yield emulator
 
 
 class Secrets:

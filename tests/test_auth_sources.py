@@ -18,7 +18,6 @@ from auth_fixtures import (
     call_api,
     ide_social_token,
     make_cli_db,
-    make_kiro_home,
     oidc_row,
     profile_state,
     registration_row,
@@ -35,11 +34,6 @@ from kiro_lc.errors import KiroAuthError, KiroCredentialsNotFoundError
 from kiro_lc.testing import KiroEmulator
 
 EU_ARN = "arn:aws:codewhisperer:eu-central-1:111122223333:profile/EUPROFILE"
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KiroHome:
-    return make_kiro_home(tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from auth_fixtures import (
@@ -19,7 +17,6 @@ from auth_fixtures import (
     call_api,
     ide_social_token,
     make_cli_db,
-    make_kiro_home,
     oidc_row,
     profile_state,
     registration_row,
@@ -35,19 +32,6 @@ from kiro_lc.errors import KiroCredentialsNotFoundError
 from kiro_lc.testing import KiroEmulator
 
 EU_ARN = "arn:aws:codewhisperer:eu-central-1:111122223333:profile/BOBPROFILE"
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KiroHome:
-    return make_kiro_home(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def emu(home: KiroHome, monkeypatch: pytest.MonkeyPatch) -> Iterator[KiroEmulator]:
-    with KiroEmulator() as emulator:
-        monkeypatch.setenv("KIRO_AUTH_URL", emulator.auth_url)
-        monkeypatch.setenv("KIRO_OIDC_URL", emulator.oidc_url)
-        yield emulator
 
 
 class FileReads:
