@@ -8,21 +8,14 @@ import copy
 import json
 import logging
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from captures import capture_sample
 
 from kiro_lc.testing import KiroEmulator
 
-CAPTURE = (
-    Path(__file__).resolve().parents[1]
-    / ".."
-    / "shared"
-    / "kiro-captures"
-    / "kiro-cli-2.15.2-request-profile.json"
-)
 GAR_TARGET = "AmazonCodeWhispererStreamingService.GenerateAssistantResponse"
 MODEL = "claude-sonnet-4.5"
 IMPROPER = {"message": "Improperly formed request.", "reason": None}
@@ -34,9 +27,7 @@ Body = dict[str, Any]
 
 
 def _baseline() -> Body:
-    profile = json.loads(CAPTURE.read_text(encoding="utf-8"))
-    sample = next(s for s in profile["samples"] if s["target"] == GAR_TARGET)
-    body: Body = copy.deepcopy(sample["body"])
+    body: Body = capture_sample(GAR_TARGET)["body"]
     state = body["conversationState"]
     state["currentMessage"]["userInputMessage"]["modelId"] = MODEL
     for entry in state["history"]:

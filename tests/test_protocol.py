@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import pytest
+from captures import capture_sample
 
 from kiro_lc.errors import KiroInvalidRequestError, KiroProtocolError
 from kiro_lc.eventstream import (
@@ -43,14 +43,6 @@ from kiro_lc.protocol import (
     request_to_json,
 )
 
-CAPTURE = (
-    Path(__file__).resolve().parents[1]
-    / ".."
-    / "shared"
-    / "kiro-captures"
-    / "kiro-cli-2.15.2-request-profile.json"
-)
-
 # kiro-protocol.md §5.1, both synthetic vectors (valid CRCs, checked with botocore by the doc).
 TEXT_VECTOR = (
     "0000007f0000005c7c7db5a80b3a6576656e742d74797065070016617373697374616e74526573706f6e73654576656e74"
@@ -71,13 +63,7 @@ THROTTLING_VECTOR = (
 
 
 def _capture_body() -> dict[str, Any]:
-    if not CAPTURE.is_file():
-        pytest.skip(
-            f"the kiro-cli capture is not at {CAPTURE} (needs the shared /work/shared tree)"
-        )
-    profile = json.loads(CAPTURE.read_text(encoding="utf-8"))
-    (sample,) = [s for s in profile["samples"] if s["target"].endswith("GenerateAssistantResponse")]
-    body: dict[str, Any] = sample["body"]
+    body: dict[str, Any] = capture_sample()["body"]
     return body
 
 

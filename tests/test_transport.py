@@ -13,11 +13,11 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from captures import capture_sample
 from pydantic import SecretStr
 
 from kiro_lc._http import RetryPolicy, TransportCore
@@ -40,13 +40,6 @@ from kiro_lc.testing import Fault, KiroEmulator, Reply
 from kiro_lc.transport import AsyncKiroTransport, KiroTransport
 
 MODEL = "claude-sonnet-4.5"
-CAPTURE = (
-    Path(__file__).resolve().parents[1]
-    / ".."
-    / "shared"
-    / "kiro-captures"
-    / "kiro-cli-2.15.2-request-profile.json"
-)
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
@@ -70,12 +63,6 @@ def bearer_auth(emu: KiroEmulator) -> tuple[str, KiroAuth]:
 
 def generate_requests(emu: KiroEmulator) -> list[Any]:
     return [r for r in emu.requests if r.operation == "GenerateAssistantResponse"]
-
-
-def capture_sample(target: str) -> dict[str, Any]:
-    profile = json.loads(CAPTURE.read_text())
-    sample: dict[str, Any] = next(s for s in profile["samples"] if s["target"] == target)
-    return sample
 
 
 # ---------------------------------------------------------------------------------------------
