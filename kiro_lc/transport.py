@@ -18,15 +18,17 @@ timings; never headers or bodies.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import httpx
 
 from kiro_lc._http import (
@@ -53,6 +55,8 @@ if TYPE_CHECKING:
     from kiro_lc.auth import KiroAuth
 
 __all__ = ["AsyncKiroTransport", "KiroTransport"]
+
+_DRAIN_WAIT = 0.05  # seconds to wait for the end of a body once the turn is complete
 
 logger = logging.getLogger("kiro_lc.transport")
 
@@ -382,14 +386,16 @@ class AsyncKiroTransport:
         self, call: HttpCall, response: httpx.Response, reader: StreamReader
     ) -> AsyncGenerator[KiroEvent, None]:
         started = time.monotonic()
+        chunks = response.aiter_bytes()
         try:
-            async for chunk in response.aiter_bytes():
+            async for chunk in chunks:
                 for event in reader.feed(chunk):
                     yield event
                 if reader.error is not None:
                     raise AttemptFailed(reader.error)
                 if reader.turn_complete:
                     _log_stream_end(call, reader, started, "turn complete")
+                    await _drain_end_of_body(chunks)
                     return
         except httpx.HTTPError as exc:
             raise AttemptFailed(self._httpx_error(exc, "body", call)) from exc
@@ -499,6 +505,20 @@ def _too_many_pages() -> KiroProtocolError:
         f"Kiro's model list did not end after {MAX_MODEL_PAGES} pages. Retry later; if it "
         "persists, report it with `kiro-lc status` output."
     )
+
+
+async def _drain_end_of_body(chunks: AsyncIterator[bytes]) -> None:
+    """Read the body's end if it comes at once, so the pooled connection can be reused.
+
+    The turn is complete. A server that ends the body right away gets its connection reused
+    (saving a TCP and TLS handshake on the next call); one that holds it open without ending
+    the body (kiro-protocol.md §5.4) costs at most ``_DRAIN_WAIT`` before we close it. The
+    sync transport cannot bound a read this way (httpx fixes the read timeout when the body
+    starts), so it closes the connection at once instead.
+    """
+    with contextlib.suppress(Exception), anyio.move_on_after(_DRAIN_WAIT):
+        async for _ in chunks:
+            pass
 
 
 def _use_idle_timeout(response: httpx.Response, idle_timeout: float) -> None:

@@ -12,6 +12,7 @@ import gzip
 import json
 import logging
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -251,6 +252,33 @@ async def test_async_stream_yields_the_same_events(emu: KiroEmulator) -> None:
         events = [e async for e in transport.stream(request())]
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Hello there, friend."
     assert isinstance(events[-1], Metering)
+
+
+async def test_async_stream_reuses_its_connection(emu: KiroEmulator) -> None:
+    # The turn completes before the body ends; reading that end lets the pool keep the socket.
+    emu.script(Reply.text("first"), Reply.text("second"), Reply.text("third"))
+    async with AsyncKiroTransport(
+        KiroAuth(api_key=emu.api_key), base_url=emu.base_url
+    ) as transport:
+        for _ in range(3):
+            assert [e async for e in transport.stream(request())]
+    ports = {r.client_port for r in generate_requests(emu)}
+    assert len(generate_requests(emu)) == 3
+    assert len(ports) == 1
+    assert None not in ports
+
+
+async def test_async_connection_held_open_is_dropped_not_reused(emu: KiroEmulator) -> None:
+    emu.script(Fault.keep_alive_without_eof(Reply.text("held"), timeout=10.0), Reply.text("next"))
+    async with AsyncKiroTransport(
+        KiroAuth(api_key=emu.api_key), base_url=emu.base_url
+    ) as transport:
+        started = time.monotonic()
+        assert [e async for e in transport.stream(request())]
+        assert time.monotonic() - started < 1.5  # the emulator would hold the body for 10 s
+        assert [e async for e in transport.stream(request())]
+    first, second = generate_requests(emu)
+    assert first.client_port != second.client_port
 
 
 def test_gzip_encoded_stream_is_decoded() -> None:

@@ -34,7 +34,8 @@ class RecordedRequest:
     ``body`` is the parsed JSON (or form) body with token fields masked, ``None`` otherwise;
     ``target`` is the operation (``x-amz-target``, or the path's operation for REST calls);
     ``account`` the authenticated account's name; ``problems`` the validation findings, each a
-    readable sentence; ``status`` the HTTP status sent.
+    readable sentence; ``status`` the HTTP status sent; ``client_port`` the client's TCP port
+    (equal ports on consecutive requests mean the client reused its connection).
     """
 
     method: str
@@ -48,6 +49,7 @@ class RecordedRequest:
     problems: list[str] = field(default_factory=list)
     status: int = 0
     request_id: str = ""
+    client_port: int | None = None
 
     @property
     def operation(self) -> str | None:

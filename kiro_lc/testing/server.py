@@ -157,6 +157,7 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
             request_id=str(uuid.uuid4()),
+            client_port=self.client_address[1] if len(self.client_address) > 1 else None,
         )
         service = self.server.service
         rng = random.Random(f"{self.server.seed}:{service.next_sequence()}")

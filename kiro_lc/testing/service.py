@@ -75,6 +75,7 @@ class Incoming:
     headers: dict[str, str]
     body: bytes
     request_id: str
+    client_port: int | None = None
 
 
 @dataclass
@@ -423,6 +424,7 @@ class KiroService:
             problems=list(call.problems or []),
             status=plan.status if plan.status else 0,
             request_id=req.request_id,
+            client_port=req.client_port,
         )
         if record.problems:
             logger.debug(
