@@ -10,28 +10,28 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kiro_lc._version import __version__
-from kiro_lc.errors import (
-    EventStreamError,
-    KiroAccountSuspendedError,
-    KiroAPIError,
-    KiroAuthError,
-    KiroConnectionError,
-    KiroContextOverflowError,
-    KiroCredentialsNotFoundError,
-    KiroError,
-    KiroInvalidRequestError,
-    KiroModelNotFoundError,
-    KiroModelUnavailableError,
-    KiroPermissionError,
-    KiroProtocolError,
-    KiroQuotaExceededError,
-    KiroRateLimitError,
-    KiroSessionExpiredError,
-    KiroTimeoutError,
-)
 
 if TYPE_CHECKING:
     from kiro_lc.chat_models import ChatKiro
+    from kiro_lc.errors import (
+        EventStreamError,
+        KiroAccountSuspendedError,
+        KiroAPIError,
+        KiroAuthError,
+        KiroConnectionError,
+        KiroContextOverflowError,
+        KiroCredentialsNotFoundError,
+        KiroError,
+        KiroInvalidRequestError,
+        KiroModelNotFoundError,
+        KiroModelUnavailableError,
+        KiroPermissionError,
+        KiroProtocolError,
+        KiroQuotaExceededError,
+        KiroRateLimitError,
+        KiroSessionExpiredError,
+        KiroTimeoutError,
+    )
 
 __all__ = [
     "ChatKiro",
@@ -73,8 +73,14 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 def __getattr__(name: str) -> Any:
+    # Everything but the version loads on first use: the error tree pulls in langchain-core
+    # (~0.1 s), which `%load_ext kiro_lc` should not pay for.
     if name == "ChatKiro":
         from kiro_lc.chat_models import ChatKiro
 
         return ChatKiro
+    if name in __all__ and name.endswith("Error"):
+        from kiro_lc import errors
+
+        return getattr(errors, name)
     raise AttributeError(f"module 'kiro_lc' has no attribute {name!r}")
